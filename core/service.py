@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 class ReleaseClient(Protocol):
     """The calls of `core.client.ElucidatClient` that a release attempt uses."""
 
-    def create_release(self, request: ReleaseRequest, *, simulation: bool) -> CreateResult: ...
+    def create_release(
+        self, request: ReleaseRequest, *, simulation: bool
+    ) -> CreateResult: ...
 
     def release_details(self, release_code: str) -> Release: ...
 
@@ -93,7 +95,9 @@ class ReleaseService:
         """
         previous_version = None
         if request.release_code and not simulation:
-            previous_version = self.client.release_details(request.release_code).version_number
+            previous_version = self.client.release_details(
+                request.release_code
+            ).version_number
 
         attempt_id = self.history.record_sending(
             Attempt(
@@ -159,7 +163,7 @@ class ReleaseService:
     ) -> Release:
         """Poll until the release is complete, then mark the history row complete."""
         release = follow_release(
-            self.client,  # type: ignore[arg-type]
+            self.client,
             target,
             schedule=schedule or PollSchedule(),
             cancelled=cancelled,

@@ -58,7 +58,7 @@ def check_qt(platform: str | None) -> str | None:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return "Starting Qt took more than 60 seconds; the display may not be answering."
+        return "Starting Qt took over 60 seconds; the display may not be answering."
     if result.returncode == 0:
         return None
 
@@ -68,7 +68,8 @@ def check_qt(platform: str | None) -> str | None:
         packages = sorted({LIBRARY_PACKAGES.get(lib, "?") for lib in missing})
         return (
             f"Qt cannot start: missing system libraries {', '.join(missing)} "
-            f"(Debian packages: {', '.join(packages)}).\nInstall them with:\n  {APT_LINE}"
+            f"(Debian packages: {', '.join(packages)}).\n"
+            f"Install them with:\n  {APT_LINE}"
         )
     if "could not connect to display" in output or "no Qt platform plugin" in output:
         return (
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem is None and args.display:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             problem = (
-                "No display: DISPLAY and WAYLAND_DISPLAY are unset. Run `make run` from "
-                "a desktop session, or start Xvfb and set DISPLAY (see the README)."
+                "No display: DISPLAY and WAYLAND_DISPLAY are unset. Run `make run` "
+                "from a desktop session, or start Xvfb and set DISPLAY."
             )
         else:
             problem = check_qt(os.environ.get("QT_QPA_PLATFORM"))
