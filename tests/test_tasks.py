@@ -92,7 +92,9 @@ def test_cancel_drops_late_result(qtbot: QtBot, runner: TaskRunner) -> None:
         release.wait(5)
         return "late"
 
-    handle = runner.run(work, on_success=results.append, on_cancelled=lambda: cancelled.append(True))
+    handle = runner.run(
+        work, on_success=results.append, on_cancelled=lambda: cancelled.append(True)
+    )
     handle.cancel()
     release.set()
     with qtbot.waitSignal(handle.ended, timeout=5000):
