@@ -171,6 +171,8 @@ def add_common_options(
         default=default(None),
         help="the stored account to use (default: the current account)",
     )
+    # NOTE: argparse reports usage errors (an unknown option, a missing --project)
+    # itself, as plain text on stderr with exit status 2, so they print no JSON.
     parser.add_argument(
         "--json",
         action="store_true",
