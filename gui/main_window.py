@@ -656,6 +656,7 @@ class MainWindow(QMainWindow):
             self.context.accounts, self.context.keys, self.runner, self
         )
         dialog.accounts_changed.connect(self._on_accounts_changed)
+        dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 
     def _on_accounts_changed(self) -> None:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +50,7 @@ class ReleaseFormWidget(QWidget):
         # Modes of releases chosen by code before the project's list arrived.
         self._extra_modes: dict[str, str] = {}
         self._listed_codes: set[str] | None = None
+        self._project_touched = False
         self._build()
         self._project_timer = QTimer(self, singleShot=True, interval=400)
         self._project_timer.timeout.connect(self._emit_project_changed)
@@ -179,6 +181,9 @@ class ReleaseFormWidget(QWidget):
         label = QLabel()
         label.setWordWrap(True)
         label.setVisible(False)
+        # Without an expanding policy a word-wrapped label in a form row takes its
+        # narrowest width and breaks after every few words.
+        label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         return label
 
@@ -376,6 +381,10 @@ class ReleaseFormWidget(QWidget):
         by_field: dict[str, FieldMessage] = {}
         for message in self._messages:
             by_field.setdefault(message.field, message)
+        if not values.project_code and not self._project_touched:
+            # An empty form at start is not a mistake yet: the button's reason says
+            # what is missing, without a red message before the user did anything.
+            by_field.pop("project_code", None)
         for field, label in self._field_labels.items():
             message = by_field.get(field)
             label.setVisible(message is not None)
@@ -393,6 +402,8 @@ class ReleaseFormWidget(QWidget):
     # Slots --------------------------------------------------------------------------
 
     def _on_project_text_changed(self, _text: str = "") -> None:
+        if self.project_combo.hasFocus() or self.project_code():
+            self._project_touched = True
         self.validate()
         self._project_timer.start()
 
