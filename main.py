@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         paths.ensure()
         log_file = paths.log_file
     except OSError as error:
-        print(f"Cannot create the app folders ({error}); logging to stderr only.")
+        print(
+            f"Cannot create the app folders ({error}); logging to stderr only.",
+            file=sys.stderr,
+        )
         log_file = None
     setup_logging(args.log_level.upper(), log_file)
     sys.excepthook = log_uncaught_exception

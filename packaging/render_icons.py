@@ -1,4 +1,4 @@
-"""Render resources/release-desk.svg to the PNG sizes that desktop menus and bundles use.
+"""Render resources/release-desk.svg to the PNG sizes used by menus and bundles.
 
 Run `python packaging/render_icons.py` after changing the SVG; the PNGs are committed.
 """
