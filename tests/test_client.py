@@ -315,12 +315,14 @@ def test_nonce_lag_retry(
 ) -> None:
     # Real sleeps: the sandbox rejects a nonce younger than nonce_lag seconds.
     client = make_client(sleep=time.sleep)
-    sandbox.faults.nonce_lag = 0.08
     project = project_named(client, "Manual Handling Basics")
+    sandbox.faults.nonce_lag = 0.08
     result = client.create_release(
         ReleaseRequest(project.project_code, ReleaseMode.SCORM), simulation=False
     )
 
+    # The first nonce is used at once and the second 50 ms after it was fetched, both
+    # younger than 80 ms; the third is used after 100 ms and accepted.
     assert client.stats.auth_retries == 2
     assert release_codes(sandbox, project.project_code) == [result.release_code]
 
