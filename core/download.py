@@ -295,6 +295,9 @@ def _stream_to_part_file(
         raise _folder_error(target_dir, error) from error
     part_path = Path(part_name)
     try:
+        # mkstemp creates the file readable by its owner only; a package is handed to
+        # an LMS or a colleague, so it gets the permissions of any new file instead.
+        os.fchmod(handle, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as part_file:
             done = _copy_body(
                 response, part_file, total, progress, cancelled, release_code
@@ -457,3 +460,10 @@ def _remove_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as error:
         logger.warning("Could not remove the temporary file %s: %s", path, error)
+
+
+def _current_umask() -> int:
+    """Return the process umask (reading it means setting it, so it is set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -132,10 +132,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         release_layout.addWidget(splitter)
-        self.tabs.addTab(release_tab, "&Release")
+        self.tabs.addTab(release_tab, "Release")
 
         self.history_pane = HistoryPane(self.context.history, self.runner)
-        self.tabs.addTab(self.history_pane, "&History")
+        self.tabs.addTab(self.history_pane, "History")
         self.setCentralWidget(central)
 
         status = QStatusBar()
@@ -167,14 +167,14 @@ class MainWindow(QMainWindow):
         self.release_action = QAction(
             "&Release", self, shortcut=QKeySequence("Ctrl+Return")
         )
-        self.repeat_live_action = QAction("Repeat dry run &live…", self)
+        self.repeat_live_action = QAction("Re&peat dry run live…", self)
         self.simulation_action = QAction("&Simulation mode", self, checkable=True)
         self.simulation_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.refresh_action = QAction(
             "Re&fresh projects", self, shortcut=QKeySequence("F5")
         )
         self.cancel_action = QAction("&Cancel", self, shortcut=QKeySequence("Esc"))
-        self.download_action = QAction("&Download package", self)
+        self.download_action = QAction("Do&wnload package", self)
         release_menu.addActions(
             [
                 self.release_action,
@@ -270,14 +270,14 @@ class MainWindow(QMainWindow):
                 "request and nothing in the account changes."
             )
             self.mode_banner.setStyleSheet(SIMULATION_STYLE)
-            self.release_button.setText("Start &dry run")
+            self.release_button.setText("Start dry run")
         else:
             self.mode_banner.setText(
                 f"LIVE: releases are made for real in account “{account}” and reach "
                 "learners. Each one asks for confirmation."
             )
             self.mode_banner.setStyleSheet(LIVE_STYLE)
-            self.release_button.setText("Release &live…")
+            self.release_button.setText("Release live…")
         self.release_button.setStyleSheet(
             "" if on else "color: #b00020; font-weight: bold;"
         )
@@ -802,6 +802,8 @@ class MainWindow(QMainWindow):
         splitter = s.value("window/splitter")
         if splitter is not None:
             self.splitter.restoreState(splitter)
+        else:
+            self.splitter.setSizes([680, 420])
         if s.value("form/project_code", "", type=str):
             self.form.fill_from(
                 project_code=s.value("form/project_code", "", type=str),

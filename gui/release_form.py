@@ -98,7 +98,7 @@ class ReleaseFormWidget(QWidget):
         self.release_combo.addItem(NEW_RELEASE_TEXT, "")
         self.release_message = self._message_label()
         form.addRow(
-            self._label("&Re-release of:", self.release_combo), self.release_combo
+            self._label("R&e-release of:", self.release_combo), self.release_combo
         )
         form.addRow("", self.release_message)
 

@@ -37,6 +37,7 @@ class ResultPanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Result", parent)
+        self.setMinimumWidth(360)
         layout = QVBoxLayout(self)
 
         self.heading = QLabel("No release made yet.")
@@ -54,6 +55,9 @@ class ResultPanel(QGroupBox):
         self.code_edit = QLineEdit()
         self.code_edit.setReadOnly(True)
         self.code_edit.setAccessibleName("Release code")
+        self.code_edit.setMinimumWidth(
+            self.code_edit.fontMetrics().horizontalAdvance("M" * 14)
+        )
         self.copy_button = QPushButton("&Copy")
         self.copy_button.setAccessibleName("Copy release code")
         self.copy_button.clicked.connect(self.copy_release_code)
@@ -78,13 +82,13 @@ class ResultPanel(QGroupBox):
         self.progress.setAccessibleName("Download progress")
         self.progress.setVisible(False)
 
-        self.repeat_live_button = QPushButton("Repeat &live…")
+        self.repeat_live_button = QPushButton("Repeat l&ive…")
         self.repeat_live_button.setToolTip(
             "Send the same request again, live this time"
         )
-        self.download_button = QPushButton("&Download package")
+        self.download_button = QPushButton("Download pac&kage")
         self.open_folder_button = QPushButton("&Open folder")
-        self.stop_follow_button = QPushButton("&Stop following")
+        self.stop_follow_button = QPushButton("S&top following")
         self.repeat_live_button.clicked.connect(self.repeat_live_requested)
         self.download_button.clicked.connect(self.download_requested)
         self.open_folder_button.clicked.connect(self.open_folder_requested)
@@ -208,7 +212,7 @@ class ResultPanel(QGroupBox):
         self.next_steps.setText(f"Package saved to {path}")
         self.open_folder_button.setVisible(True)
         self.download_button.setVisible(True)
-        self.download_button.setText("&Download again")
+        self.download_button.setText("Download again")
 
     def copy_release_code(self) -> None:
         QGuiApplication.clipboard().setText(self.code_edit.text())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import http.server
 import io
+import os
+import stat
 import threading
 import time
 import zipfile
@@ -634,3 +636,18 @@ def test_download_without_content_length(
     assert path.read_bytes() == package
     assert {total for _, total in recorder.reports} == {None}
     assert recorder.reports[-1][0] == len(package)
+
+
+def test_saved_package_has_umask_permissions(
+    sandbox: SandboxServer, client: ElucidatClient, downloads: Path
+) -> None:
+    project_code, record = demo_release(sandbox, ReleaseMode.SCORM)
+    previous = os.umask(0o022)
+    try:
+        path = download_package(
+            client, record["release_code"], downloads, project_code=project_code
+        )
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
