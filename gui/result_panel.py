@@ -141,8 +141,9 @@ class ResultPanel(QGroupBox):
             self.heading.setText(f"Dry run succeeded: {kind.lower()} request accepted")
             self.heading.setStyleSheet("color: #1b5e20;")
             self.next_steps.setText(
-                "Nothing changed in the account. Turn simulation mode off, or use "
-                "Repeat live, to make it for real."
+                "Nothing changed in the account, so there is nothing to follow or "
+                "download. Turn simulation mode off, or use Repeat live, to make it "
+                "for real."
             )
             self.repeat_live_button.setVisible(True)
         else:

@@ -410,3 +410,53 @@ def test_form_values_restored_without_password(
         assert "LrsSecret-991" not in (tmp_path / "window.ini").read_text()
     finally:
         close_window(again)
+
+
+def test_dry_run_has_nothing_to_follow(
+    qtbot: QtBot, window: MainWindow, sandbox: Any
+) -> None:
+    window.form.set_project_code(first_project(sandbox))
+    qtbot.mouseClick(window.release_button, LEFT)
+    wait_idle(qtbot, window)
+
+    assert "nothing to follow" in window.result.next_steps.text()
+    assert window._follows == {}
+    assert not window.result.stop_follow_button.isVisibleTo(window.result)
+
+
+def test_publishing_release_followed_after_restart(
+    qtbot: QtBot, sandbox: Any, tmp_path: Path
+) -> None:
+    """A live release left publishing when the app closed is followed at next start."""
+    project = first_project(sandbox)
+    # Long enough to close the window while the release is still publishing.
+    sandbox.publish_delay = 1.5
+    window = make_window(qtbot, sandbox, tmp_path)
+    window.form.set_project_code(project)
+    window.form.set_release_mode("scorm")
+    window.simulation_check.setChecked(False)
+    answer_next_dialog("Release live")
+    qtbot.mouseClick(window.release_button, LEFT)
+    qtbot.waitUntil(lambda: bool(window._follows), timeout=5000)
+    window.close()
+    close_window(window)
+
+    again = make_window(qtbot, sandbox, tmp_path)
+    assert attempts(again)[0].outcome == Outcome.PUBLISHING
+    notified: list[str] = []
+    original_notify = again.notify
+    again.notify = lambda title, text: (
+        notified.append(text),
+        original_notify(title, text),
+    )
+    try:
+        assert again.resume_following() == 1
+        qtbot.waitUntil(lambda: not again._follows, timeout=15000)
+
+        row = attempts(again)[0]
+        assert row.outcome == Outcome.COMPLETE
+        assert row.version_number == 1
+        assert len(notified) == 1
+        assert row.release_code in notified[0]
+    finally:
+        close_window(again)
