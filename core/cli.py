@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 
 from core import APP_NAME, __version__
+from core.cli_batch import add_batch_parser
 from core.cli_commands import (
     run_account,
     run_history,
@@ -260,6 +261,8 @@ def _add_release_parser(
     details.add_argument(
         "--release-code", metavar="CODE", required=True, help="the release's code"
     )
+
+    add_batch_parser(actions)
 
 
 def _add_create_options(create: argparse.ArgumentParser) -> None:

@@ -13,6 +13,8 @@ class ReleaseDeskError(Exception):
 
     #: A short heading for dialogs and the command line.
     title = "Release Desk error"
+    #: The history row of the release attempt that failed, when one was recorded.
+    attempt_id: int | None = None
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

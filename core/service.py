@@ -89,16 +89,11 @@ class ReleaseService:
     ) -> CreatedRelease:
         """Send one create call, recording it before and after.
 
-        Raises the client's typed errors after recording them. A live re-release first
-        reads the release's current version (a read, safe to repeat) so that following
-        it later can tell the new version from the old one.
+        Raises the client's typed errors after recording them, with the history row's
+        id in their `attempt_id`. A live re-release first reads the release's current
+        version (a read, safe to repeat) so that following it later can tell the new
+        version from the old one.
         """
-        previous_version = None
-        if request.release_code and not simulation:
-            previous_version = self.client.release_details(
-                request.release_code
-            ).version_number
-
         attempt_id = self.history.record_sending(
             Attempt(
                 time=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -114,10 +109,22 @@ class ReleaseService:
                 lrs_username=request.lrs_username or "",
                 simulation=simulation,
                 outcome=Outcome.SENDING,
-                version_number=previous_version,
                 batch_id=batch_id,
             )
         )
+        started = self._clock()
+
+        previous_version = None
+        if request.release_code and not simulation:
+            try:
+                current = self.client.release_details(request.release_code)
+            except BaseException as error:
+                # Only a read was made, so the create was never sent.
+                self._record_failure(attempt_id, error, Outcome.FAILED, started)
+                raise
+            previous_version = current.version_number
+            self.history.update(attempt_id, version_number=previous_version)
+
         log.info(
             "Create %s: project %s, mode %s, re-release of %s, attempt %d",
             "simulation" if simulation else "LIVE",
@@ -127,7 +134,6 @@ class ReleaseService:
             attempt_id,
         )
 
-        started = self._clock()
         try:
             result = self.client.create_release(request, simulation=simulation)
         except OutcomeUnknownError as error:
@@ -210,6 +216,8 @@ class ReleaseService:
     def _record_failure(
         self, attempt_id: int, error: BaseException, outcome: Outcome, started: float
     ) -> None:
+        if isinstance(error, ReleaseDeskError):
+            error.attempt_id = attempt_id
         if isinstance(error, CancelledError):
             outcome = Outcome.OUTCOME_UNKNOWN
         self.history.update(

@@ -32,6 +32,7 @@ from core.follow import FollowTarget, PollSchedule
 from core.history import Attempt
 from core.models import AccountInfo, Project, Release, ReleaseMode, ReleaseRequest
 from core.service import CreatedRelease
+from gui.batch_view import BatchView
 from gui.context import AppContext
 from gui.dialogs import confirm, error_text, show_bug, show_error
 from gui.history_pane import HistoryPane
@@ -136,6 +137,12 @@ class MainWindow(QMainWindow):
 
         self.history_pane = HistoryPane(self.context.history, self.runner)
         self.tabs.addTab(self.history_pane, "History")
+
+        self.batch_view = BatchView(
+            self.context, self.runner, poll_schedule=self.follow_schedule
+        )
+        self.batch_view.set_download_folder(self.download_folder())
+        self.tabs.addTab(self.batch_view, "Batch")
         self.setCentralWidget(central)
 
         status = QStatusBar()
@@ -197,6 +204,7 @@ class MainWindow(QMainWindow):
         for index, text, key in (
             (0, "&Release form", "Ctrl+1"),
             (1, "&History", "Ctrl+2"),
+            (2, "&Batch re-release", "Ctrl+3"),
         ):
             action = QAction(text, self, shortcut=QKeySequence(key))
             action.triggered.connect(
@@ -236,6 +244,9 @@ class MainWindow(QMainWindow):
         self.result.open_folder_requested.connect(self.open_download_folder)
         self.result.follow_cancel_requested.connect(self.stop_following_current)
 
+        self.batch_view.batch_finished.connect(
+            lambda _summary: self.history_pane.refresh()
+        )
         self.history_pane.re_release_requested.connect(self.re_release_from_history)
         self.history_pane.download_requested.connect(self.download_from_history)
 
@@ -562,6 +573,7 @@ class MainWindow(QMainWindow):
         )
         if folder:
             self.settings.setValue("downloads/folder", folder)
+            self.batch_view.set_download_folder(Path(folder))
 
     @Slot()
     def download_current(self) -> None:
@@ -827,6 +839,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, wait_ms: int = 5000) -> None:
         """Cancel all waiting and let worker threads return."""
+        self.batch_view.shutdown()
         self.runner.cancel_all()
         self.follow_runner.cancel_all()
         self.runner.wait_for_done(wait_ms)

@@ -308,12 +308,13 @@ def test_live_batch_of_thirty_with_faults(
     assert services.calls("list_releases") < len(others)
 
     rows = batch_rows(history, runner.batch_id)
-    # The invalid and the rejected items failed on the read before the create call,
-    # so nothing about them was recorded.
-    assert len(rows) == 28
+    # The invalid and the rejected items failed on the version read before the
+    # create call; they are recorded as failed all the same.
+    assert len(rows) == 30
     outcomes = [row.outcome for row in rows]
     assert outcomes.count(Outcome.COMPLETE) == 27
     assert outcomes.count(Outcome.OUTCOME_UNKNOWN) == 1
+    assert outcomes.count(Outcome.FAILED) == 2
     assert history.publishing() == []
 
 
