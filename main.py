@@ -18,7 +18,9 @@ log = logging.getLogger("release_desk")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = cli.build_parser(with_commands=cli.command_requested(argv))
+    args = parser.parse_args(argv)
     paths = app_paths()
     try:
         paths.ensure()

@@ -55,10 +55,9 @@ from PySide6.QtCore import (
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.accounts import AccountStore, Credentials
+from core.accounts import Credentials
 from core.follow import PollSchedule
 from core.history import HistoryQuery, HistoryStore, Outcome
-from core.keystore import KeyStore
 from core.models import ReleaseMode
 from core.paths import app_paths
 from gui.context import AppContext
@@ -195,8 +194,6 @@ def build_window(sandbox: SandboxServer, home: Path) -> MainWindow:
     context = AppContext(
         paths=paths,
         history=HistoryStore(paths.history_file),
-        accounts=AccountStore(paths.config_file),
-        keys=KeyStore(),
         credentials=Credentials.for_sandbox(
             sandbox.base_url, DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY
         ),

@@ -19,7 +19,6 @@ Secrets never go into that file. They live in the OS keyring under the service n
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -28,9 +27,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
+from core.credentials import (
+    DEFAULT_BASE_URL,
+    SANDBOX_ACCOUNT_NAME,
+    Credentials,
+    normalize_base_url,
+)
 from core.errors import ConfigurationError, InputError
 from core.keystore import (
     SERVICE_NAME,
@@ -56,17 +60,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.elucidat.com/v2/"
-SANDBOX_ACCOUNT_NAME = "Sandbox"
 ENVIRONMENT_ACCOUNT_NAME = "Environment"
 MAX_NAME_LENGTH = 100
 
 PUBLIC_KEY_ENV = "ELUCIDAT_PUBLIC_KEY"
 PRIVATE_KEY_ENV = "ELUCIDAT_PRIVATE_KEY"
 API_URL_ENV = "ELUCIDAT_API_URL"
-
-#: The origin of a private key. "entered" is a key typed into a form and not stored.
-CredentialSource = Literal["environment", "keyring", "sandbox", "entered"]
 
 _ACCOUNTS_KEY = "accounts"
 _ACTIVE_KEY = "active_account"
@@ -86,31 +85,6 @@ class Account:
     name: str
     base_url: str = DEFAULT_BASE_URL
     public_key: str = ""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The keys and base URL for signing requests. repr leaves out the private key."""
-
-    account_name: str
-    base_url: str
-    public_key: str
-    private_key: str = field(repr=False)
-    source: CredentialSource
-
-    @classmethod
-    def for_sandbox(
-        cls, base_url: str, public_key: str, private_key: str
-    ) -> Credentials:
-        """Build credentials for the local sandbox, in memory, without the keyring."""
-        register_secret(private_key)
-        return cls(
-            account_name=SANDBOX_ACCOUNT_NAME,
-            base_url=normalize_base_url(base_url),
-            public_key=public_key,
-            private_key=private_key,
-            source="sandbox",
-        )
 
 
 class AccountStore:
@@ -428,47 +402,6 @@ def validate_account(account: Account, existing_names: list[str]) -> Account:
     return Account(name=name, base_url=base_url, public_key=public_key)
 
 
-def normalize_base_url(url: str) -> str:
-    """Return the API base URL with a trailing slash, or raise InputError.
-
-    Only https is accepted, except plain http to a loopback host (the local sandbox),
-    because requests carry the public key and signatures.
-    """
-    text = url.strip()
-    if not text:
-        raise InputError(
-            f"The API base URL is empty. Use {DEFAULT_BASE_URL} for Elucidat.",
-            field="base_url",
-        )
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    try:
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if scheme not in ("https", "http") or not host:
-        raise InputError(
-            f'The API base URL "{text}" is not a web address. Use a full https '
-            f"address such as {DEFAULT_BASE_URL}.",
-            field="base_url",
-        )
-    if scheme == "http" and not _is_loopback(host):
-        raise InputError(
-            f'The API base URL "{text}" does not use https. Use https, for example '
-            f"{DEFAULT_BASE_URL}. Plain http is allowed only for the local sandbox "
-            "on 127.0.0.1 or localhost.",
-            field="base_url",
-        )
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise InputError(
-            f'The API base URL "{text}" contains a user name, query or fragment. '
-            f"Use only scheme, host and path, for example {DEFAULT_BASE_URL}.",
-            field="base_url",
-        )
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return f"{scheme}://{parts.netloc}{path}"
-
-
 def resolve_credentials(
     store: AccountStore,
     keys: KeyStore,
@@ -620,15 +553,6 @@ def _find_entry(entries: list[dict[str, Any]], name: str) -> dict[str, Any]:
         _not_found_message(name, [_account_from_entry(e) for e in entries]),
         field="name",
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -10,30 +10,14 @@ An unexpected failure exits with 1, and Ctrl+C with 130.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from core import APP_NAME, __version__
-from core.cli_batch import add_batch_parser
-from core.cli_commands import (
-    run_account,
-    run_history,
-    run_projects,
-    run_release_details,
-    run_release_list,
-)
-from core.cli_context import CommandContext
-from core.cli_output import (
-    EXIT_INTERRUPTED,
-    EXIT_INVALID_INPUT,
-    EXIT_UNEXPECTED,
-    Output,
-    report_error,
-)
-from core.cli_release import run_release_create
-from core.cli_sandbox import run_sandbox
 from core.errors import ReleaseDeskError
 from core.models import LearnerAccess, ReleaseMode
 from core.paths import AppPaths
@@ -42,7 +26,55 @@ log = logging.getLogger(__name__)
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
 
-Handler = Callable[[CommandContext], int]
+if TYPE_CHECKING:
+    from core.cli_context import CommandContext
+
+Handler = Callable[["CommandContext"], int]
+
+# The command names, for telling a command from the window's options without
+# building the whole parser.
+COMMANDS = ("release", "projects", "account", "history", "sandbox")
+# Global options that take a value, so the value is not mistaken for a command.
+_OPTIONS_WITH_VALUE = ("--log-level", "--api-url", "--account")
+
+
+def command_requested(argv: Sequence[str]) -> bool:
+    """Return whether argv names a command or asks for help, which lists them."""
+    skip_next = False
+    for token in argv:
+        if token in ("-h", "--help"):
+            return True
+        if skip_next:
+            skip_next = False
+        elif token in _OPTIONS_WITH_VALUE:
+            skip_next = True
+        elif not token.startswith("-"):
+            return True
+    return False
+
+
+def _lazy(module: str, name: str) -> Handler:
+    """Return a handler that imports its module when the command runs.
+
+    Opening the window parses the same options, and importing every command's
+    module (requests, the batch queue) would slow down its start-up.
+    """
+
+    def handler(context: CommandContext) -> int:
+        function = getattr(importlib.import_module(module), name)
+        return int(function(context))
+
+    handler.__name__ = name
+    return handler
+
+
+run_account = _lazy("core.cli_commands", "run_account")
+run_history = _lazy("core.cli_commands", "run_history")
+run_projects = _lazy("core.cli_commands", "run_projects")
+run_release_details = _lazy("core.cli_commands", "run_release_details")
+run_release_list = _lazy("core.cli_commands", "run_release_list")
+run_release_create = _lazy("core.cli_release", "run_release_create")
+run_sandbox = _lazy("core.cli_sandbox", "run_sandbox")
 
 _EPILOG = """\
 keys:
@@ -63,8 +95,9 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser for the window's options and every command."""
+def build_parser(*, with_commands: bool = True) -> argparse.ArgumentParser:
+    """Return the parser for the window's options and, unless told not to, every
+    command."""
     parser = argparse.ArgumentParser(
         prog="release-desk",
         description=f"{APP_NAME}: make releases of Elucidat courses. "
@@ -79,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the window on a built-in sandbox server on 127.0.0.1 "
         "instead of Elucidat (no account or network needed)",
     )
+    if not with_commands:
+        parser.set_defaults(command=None)
+        return parser
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_release_parser(commands)
 
@@ -184,11 +220,21 @@ def add_common_options(
 
 def run_command(args: argparse.Namespace, paths: AppPaths) -> int:
     """Run the command named in args and return the exit status."""
+    from core.cli_output import (
+        EXIT_INTERRUPTED,
+        EXIT_INVALID_INPUT,
+        EXIT_UNEXPECTED,
+        Output,
+        report_error,
+    )
+
     output = Output(json_mode=bool(args.json))
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         output.error("InputError", f"unknown command: {args.command}")
         return EXIT_INVALID_INPUT
+
+    from core.cli_context import CommandContext
 
     _keep_log_records_off_stderr(args.log_level)
     context = CommandContext(args=args, paths=paths, output=output)
@@ -261,6 +307,8 @@ def _add_release_parser(
     details.add_argument(
         "--release-code", metavar="CODE", required=True, help="the release's code"
     )
+
+    from core.cli_batch import add_batch_parser
 
     add_batch_parser(actions)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QMessageLogContext,
@@ -20,13 +20,14 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core import APP_ID, APP_NAME, __version__
-from core.accounts import AccountStore, Credentials, resolve_credentials
-from core.errors import ReleaseDeskError
 from core.history import HistoryStore
-from core.keystore import KeyStore
 from core.paths import AppPaths
 from gui.context import AppContext
 from gui.dialogs import show_bug
+from gui.gc_guard import GuiThreadGarbageCollector
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -49,16 +50,19 @@ def run_gui(args: argparse.Namespace, paths: AppPaths) -> int:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
 
+    collector = GuiThreadGarbageCollector(app).start()
     context = build_context(args, paths)
     settings = window_settings(paths)
 
     from gui.main_window import MainWindow
 
-    window = MainWindow(context, settings=settings)
+    window: MainWindow = MainWindow(context, settings=settings)
     sys.excepthook = lambda kind, error, tb: excepthook(window, kind, error, tb)
     window.show()
-    QTimer.singleShot(0, window.load_projects)
-    QTimer.singleShot(0, window.resume_following)
+    if getattr(args, "sandbox", False):
+        attach_sandbox(window, context)
+    else:
+        QTimer.singleShot(0, window.load_credentials)
     if context.history.recovered_from is not None:
         QTimer.singleShot(
             0,
@@ -77,44 +81,49 @@ def run_gui(args: argparse.Namespace, paths: AppPaths) -> int:
         context.history.close()
         if context.sandbox is not None:
             context.sandbox.stop()
+        collector.stop()
 
 
 def build_context(args: argparse.Namespace, paths: AppPaths) -> AppContext:
-    """Open the history, and find the keys: the sandbox's, or the stored account's."""
+    """Open the history. The keys come later: the sandbox's once it has started,
+    or a stored account's, read on a worker thread because the keyring can block on
+    an unlock prompt."""
     history = HistoryStore(paths.history_file)
     interrupted = history.mark_interrupted()
     if interrupted:
         log.warning(
             "%d release attempt(s) were interrupted by the last exit", interrupted
         )
-    context = AppContext(
+    sandbox = getattr(args, "sandbox", False)
+    return AppContext(
         paths=paths,
         history=history,
-        accounts=AccountStore(paths.config_file),
-        keys=KeyStore(),
+        credentials_problem="Starting the built-in sandbox…" if sandbox else "",
+        account_name=getattr(args, "account", None),
+        api_url=getattr(args, "api_url", None),
     )
-    if getattr(args, "sandbox", False):
-        from sandbox.server import DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, SandboxServer
 
-        server = SandboxServer(publish_delay=SANDBOX_PUBLISH_DELAY).start()
+
+def attach_sandbox(window: MainWindow, context: AppContext) -> None:
+    """Start the built-in sandbox on a worker thread, then connect the window to it
+    with its demo keys."""
+
+    def start(_task: object) -> Any:
+        from sandbox.server import SandboxServer
+
+        return SandboxServer(publish_delay=SANDBOX_PUBLISH_DELAY).start()
+
+    def on_started(server: Any) -> None:
+        from core.credentials import Credentials
+        from sandbox.server import DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY
+
         log.info("Sandbox running at %s", server.base_url)
         context.sandbox = server
-        context.credentials = Credentials.for_sandbox(
-            server.base_url, DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY
+        window.set_credentials(
+            Credentials.for_sandbox(server.base_url, DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY)
         )
-        return context
-    try:
-        context.credentials = resolve_credentials(
-            context.accounts, context.keys, getattr(args, "account", None)
-        )
-        if getattr(args, "api_url", None):
-            context.credentials = dataclasses.replace(
-                context.credentials, base_url=args.api_url
-            )
-    except ReleaseDeskError as error:
-        context.credentials_problem = str(error)
-        log.warning("No usable credentials: %s", error)
-    return context
+
+    window.runner.run(start, on_success=on_started, label="Starting the sandbox")
 
 
 def window_settings(paths: AppPaths) -> QSettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
@@ -31,8 +31,6 @@ from core.errors import ReleaseDeskError
 from core.follow import FollowTarget, PollSchedule
 from core.history import Attempt
 from core.models import AccountInfo, Project, Release, ReleaseMode, ReleaseRequest
-from core.service import CreatedRelease
-from gui.batch_view import BatchView
 from gui.context import AppContext
 from gui.dialogs import confirm, error_text, show_bug, show_error
 from gui.history_pane import HistoryPane
@@ -40,11 +38,17 @@ from gui.release_form import ReleaseFormWidget
 from gui.result_panel import ResultPanel
 from gui.tasks import TaskContext, TaskHandle, TaskRunner
 
+if TYPE_CHECKING:
+    from core.credentials import Credentials
+    from core.service import CreatedRelease
+    from gui.batch_view import BatchView
+
 log = logging.getLogger(__name__)
 
 # A progress display appears only when work takes longer than this, so quick calls do
 # not flash one.
 PROGRESS_DELAY_MS = 500
+BATCH_TAB = 2
 
 LIVE_STYLE = "background: #b00020; color: white; padding: 6px; font-weight: bold;"
 SIMULATION_STYLE = "background: #e3f2fd; color: #0d47a1; padding: 6px;"
@@ -138,11 +142,10 @@ class MainWindow(QMainWindow):
         self.history_pane = HistoryPane(self.context.history, self.runner)
         self.tabs.addTab(self.history_pane, "History")
 
-        self.batch_view = BatchView(
-            self.context, self.runner, poll_schedule=self.follow_schedule
-        )
-        self.batch_view.set_download_folder(self.download_folder())
-        self.tabs.addTab(self.batch_view, "Batch")
+        # The batch tab is built when first opened, which keeps start-up short.
+        self.batch_view: BatchView | None = None
+        self.tabs.addTab(QWidget(), "Batch")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(central)
 
         status = QStatusBar()
@@ -244,9 +247,6 @@ class MainWindow(QMainWindow):
         self.result.open_folder_requested.connect(self.open_download_folder)
         self.result.follow_cancel_requested.connect(self.stop_following_current)
 
-        self.batch_view.batch_finished.connect(
-            lambda _summary: self.history_pane.refresh()
-        )
         self.history_pane.re_release_requested.connect(self.re_release_from_history)
         self.history_pane.download_requested.connect(self.download_from_history)
 
@@ -254,6 +254,29 @@ class MainWindow(QMainWindow):
         self.runner.ended.connect(self._on_task_ended)
         self.runner.failed_unhandled.connect(self._on_unhandled_failure)
         self.follow_runner.failed_unhandled.connect(self._on_unhandled_failure)
+
+    @Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        if index == BATCH_TAB and self.batch_view is None:
+            self.open_batch_view()
+
+    def open_batch_view(self) -> BatchView:
+        """Build the batch tab on first use and switch to it."""
+        if self.batch_view is None:
+            from gui import batch_view
+
+            view = batch_view.BatchView(
+                self.context, self.runner, poll_schedule=self.follow_schedule
+            )
+            view.set_download_folder(self.download_folder())
+            view.batch_finished.connect(lambda _summary: self.history_pane.refresh())
+            self.batch_view = view
+            self.tabs.blockSignals(True)
+            self.tabs.removeTab(BATCH_TAB)
+            self.tabs.insertTab(BATCH_TAB, view, "Batch")
+            self.tabs.blockSignals(False)
+        self.tabs.setCurrentIndex(BATCH_TAB)
+        return self.batch_view
 
     def _make_tray(self) -> QSystemTrayIcon | None:
         if not QSystemTrayIcon.isSystemTrayAvailable():
@@ -573,7 +596,8 @@ class MainWindow(QMainWindow):
         )
         if folder:
             self.settings.setValue("downloads/folder", folder)
-            self.batch_view.set_download_folder(Path(folder))
+            if self.batch_view is not None:
+                self.batch_view.set_download_folder(Path(folder))
 
     @Slot()
     def download_current(self) -> None:
@@ -674,25 +698,39 @@ class MainWindow(QMainWindow):
     def _on_accounts_changed(self) -> None:
         if self.context.sandbox is not None:
             return  # the sandbox window keeps its in-memory sandbox account
-        from core.accounts import resolve_credentials
+        self.load_credentials()
 
-        def work(_ctx: TaskContext) -> Any:
-            return resolve_credentials(self.context.accounts, self.context.keys)
+    @Slot()
+    def load_credentials(self) -> None:
+        """Read the account's keys on a worker (the keyring may block), then load
+        the projects and follow what is still publishing."""
 
         def on_success(credentials: Any) -> None:
-            self.context.credentials = credentials
-            self.context.credentials_problem = ""
-            self._update_account_label()
-            self.load_projects()
+            self.set_credentials(credentials)
 
         def on_failure(error: BaseException) -> None:
+            if not isinstance(error, ReleaseDeskError):
+                show_bug(self, error, action="Reading the account's keys")
+                return
             self.context.credentials = None
             self.context.credentials_problem = str(error)
             self._update_account_label()
+            self.statusBar().showMessage(str(error), 30000)
 
         self.runner.run(
-            work, on_success=on_success, on_failure=on_failure, label="Keys"
+            lambda _ctx: self.context.resolve_credentials(),
+            on_success=on_success,
+            on_failure=on_failure,
+            label="Reading the account's keys",
         )
+
+    def set_credentials(self, credentials: Credentials) -> None:
+        """Use these keys from now on, load the projects, follow what is publishing."""
+        self.context.credentials = credentials
+        self.context.credentials_problem = ""
+        self._update_account_label()
+        self.load_projects()
+        self.resume_following()
 
     def _update_account_label(self) -> None:
         self.account_label.setText(f"Account: <b>{self.context.account_label}</b>")
@@ -839,9 +877,11 @@ class MainWindow(QMainWindow):
 
     def shutdown(self, wait_ms: int = 5000) -> None:
         """Cancel all waiting and let worker threads return."""
-        self.batch_view.shutdown()
-        self.runner.cancel_all()
-        self.follow_runner.cancel_all()
+        self.form.stop_timers()
+        if self.batch_view is not None:
+            self.batch_view.shutdown()
+        self.runner.close()
+        self.follow_runner.close()
         self.runner.wait_for_done(wait_ms)
         self.follow_runner.wait_for_done(wait_ms)
 

@@ -203,6 +203,10 @@ class ReleaseFormWidget(QWidget):
         ):
             signal.connect(self.validate)
 
+    def stop_timers(self) -> None:
+        """Stop the pending project-change signal (the window is closing)."""
+        self._project_timer.stop()
+
     # Pickers ------------------------------------------------------------------------
 
     def set_projects(self, projects: list[Project]) -> None:

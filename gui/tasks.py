@@ -93,8 +93,12 @@ class TaskHandle(QObject, Generic[T]):
         on_failure: Callable[[BaseException], None] | None,
         on_cancelled: Callable[[], None] | None,
         on_unhandled: Callable[[str, BaseException], None],
+        parent: QObject | None = None,
     ) -> None:
-        super().__init__()
+        # The runner is the parent, so when the runner's owner (a window) is deleted
+        # its handles go too, and Qt drops results that arrive afterwards instead of
+        # calling back into deleted widgets.
+        super().__init__(parent)
         self.label = label
         self.context = context
         self.done = False
@@ -159,7 +163,11 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
+        # Keep idle threads alive: the history keeps one SQLite connection per thread,
+        # and a thread that expired and came back would open a new one every time.
+        self.pool.setExpiryTimeout(-1)
         self._running: dict[int, tuple[_Runnable, TaskHandle[Any]]] = {}
+        self._closed = False
 
     def run(
         self,
@@ -179,7 +187,13 @@ class TaskRunner(QObject):
             on_failure,
             on_cancelled,
             self.failed_unhandled.emit,
+            parent=self,
         )
+        if self._closed:
+            log.info("Not starting task %r: the runner is closed", handle.label)
+            context.cancelled.set()
+            handle.done = True
+            return handle
         runnable = _Runnable(fn, context)
         key = id(runnable)
         self._running[key] = (runnable, handle)
@@ -201,6 +215,11 @@ class TaskRunner(QObject):
         for _, handle in list(self._running.values()):
             handle.cancel()
 
+    def close(self) -> None:
+        """Cancel every task and start no new ones (a timer may still ask)."""
+        self._closed = True
+        self.cancel_all()
+
     def wait_for_done(self, msecs: int = 10_000) -> bool:
         """Block until every worker thread has returned (used at exit and in tests)."""
         return bool(self.pool.waitForDone(msecs))
@@ -209,3 +228,4 @@ class TaskRunner(QObject):
         entry = self._running.pop(key, None)
         if entry is not None:
             self.ended.emit(entry[1])
+            entry[1].deleteLater()

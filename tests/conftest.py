@@ -6,6 +6,7 @@ the process without a display and keyring picks its backend on first use.
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -98,3 +99,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             f"{item.nodeid} was skipped, but RELEASE_DESK_REQUIRE_ALL_TESTS is set: "
             f"{report.longrepr}"
         )
+
+
+@pytest.fixture(autouse=True)
+def gc_on_main_thread() -> Iterator[None]:
+    """Collect garbage on the test's own thread only, as the app does on its GUI
+    thread (see gui/gc_guard.py): a collection on a worker thread can crash PySide6
+    while widgets are being deleted."""
+    gc.disable()
+    yield
+    gc.collect()
+    gc.enable()

@@ -15,11 +15,10 @@ import pytest
 from PySide6.QtWidgets import QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
-from core.accounts import AccountStore, Credentials
+from core.accounts import Credentials
 from core.batch import BatchItem, ItemState
 from core.follow import PollSchedule
 from core.history import HistoryQuery, HistoryStore, Outcome
-from core.keystore import KeyStore
 from core.models import ReleaseMode
 from core.paths import app_paths
 from gui import tasks
@@ -38,8 +37,6 @@ def view(qtbot: QtBot, sandbox: SandboxServer, tmp_path: Path) -> Iterator[Batch
     context = AppContext(
         paths=paths,
         history=HistoryStore(paths.history_file),
-        accounts=AccountStore(paths.config_file),
-        keys=KeyStore(),
         credentials=Credentials.for_sandbox(
             sandbox.base_url, DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY
         ),

@@ -118,3 +118,41 @@ def test_cancelled_error_is_quiet(qtbot: QtBot, runner: TaskRunner) -> None:
     assert failures == []
     assert handle.is_cancelled
     assert CancelledError.title == "Cancelled"
+
+
+def test_closed_runner_starts_nothing(qtbot: QtBot, runner: TaskRunner) -> None:
+    started: list[bool] = []
+    runner.close()
+
+    handle = runner.run(lambda context: started.append(True))
+    assert runner.wait_for_done(2000)
+    qtbot.wait(50)
+
+    assert started == []
+    assert handle.is_cancelled
+    assert runner.active_count == 0
+
+
+def test_result_after_owner_deleted_is_dropped(qtbot: QtBot) -> None:
+    """A window deleted while its task runs gets no callback into dead widgets."""
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    task_runner = TaskRunner(label)
+    release = threading.Event()
+    calls: list[str] = []
+
+    def work(context: TaskContext) -> str:
+        release.wait(5)
+        return "late"
+
+    task_runner.run(
+        work, on_success=lambda text: (calls.append(text), label.setText(text))
+    )
+    # Deleting the runner's thread pool waits for the worker, so the worker is let
+    # go from another thread shortly after the deletion starts.
+    threading.Timer(0.2, release.set).start()
+    label.deleteLater()
+    qtbot.wait(400)
+
+    assert calls == []

@@ -15,10 +15,9 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
-from core.accounts import AccountStore, Credentials
+from core.accounts import Credentials
 from core.follow import PollSchedule
 from core.history import HistoryQuery, HistoryStore, Outcome
-from core.keystore import KeyStore
 from core.paths import app_paths
 from gui import tasks
 from gui.context import AppContext
@@ -36,8 +35,6 @@ def make_window(
     context = AppContext(
         paths=paths,
         history=HistoryStore(paths.history_file),
-        accounts=AccountStore(paths.config_file),
-        keys=KeyStore(),
         credentials=Credentials.for_sandbox(
             sandbox.base_url, DEMO_PUBLIC_KEY, private_key
         ),
@@ -460,3 +457,14 @@ def test_publishing_release_followed_after_restart(
         assert row.release_code in notified[0]
     finally:
         close_window(again)
+
+
+def test_batch_tab_built_on_first_open(qtbot: QtBot, window: MainWindow) -> None:
+    assert window.batch_view is None
+
+    window.tabs.setCurrentIndex(2)
+
+    assert window.batch_view is not None
+    assert window.tabs.widget(2) is window.batch_view
+    assert window.tabs.currentIndex() == 2
+    assert window.tabs.tabText(2) == "Batch"
