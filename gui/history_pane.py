@@ -36,7 +36,17 @@ from PySide6.QtWidgets import (
 )
 
 from core.history import Attempt, HistoryStore
-from gui.history_model import TIME_COLUMN, HistoryModel, OwnedTasks, mode_label
+from gui.history_model import (
+    CODE_COLUMN,
+    MODE_COLUMN,
+    OUTCOME_COLUMN,
+    PROJECT_COLUMN,
+    RUN_COLUMN,
+    TIME_COLUMN,
+    HistoryModel,
+    OwnedTasks,
+    mode_label,
+)
 from gui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -130,8 +140,20 @@ class HistoryPane(QWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # Widths from sample texts rather than ResizeToContents, which would measure
+        # rows as pages arrive. The project name takes whatever room is left.
+        metrics = self.table.fontMetrics()
+        samples = {
+            TIME_COLUMN: "2026-12-04 16:01:33",
+            MODE_COLUMN: "Online – private",
+            CODE_COLUMN: "6b12e3d5da78a",
+            RUN_COLUMN: "Live or dry run",
+            OUTCOME_COLUMN: "Outcome unknown",
+        }
+        for column, sample in samples.items():
+            header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
+        header.setSectionResizeMode(PROJECT_COLUMN, QHeaderView.ResizeMode.Stretch)
         # The default order, newest first, is set on the header before sorting is
         # enabled, so enabling it does not start a second query.
         header.setSortIndicator(TIME_COLUMN, Qt.SortOrder.DescendingOrder)
