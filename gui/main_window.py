@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
         self.form.validity_changed.connect(self._on_form_validity_changed)
         self.form.project_changed.connect(self.load_releases)
         self.form.refresh_requested.connect(self.load_projects)
+        self.form.download_requested.connect(self.download_listed_release)
         self.release_button.clicked.connect(self.start_release)
         self.release_action.triggered.connect(self.start_release)
         self.repeat_live_action.triggered.connect(self.repeat_live)
@@ -643,9 +644,54 @@ class MainWindow(QMainWindow):
             lambda done, total, _text: self.result.show_download_progress(done, total)
         )
 
+    @Slot(object)
+    def download_listed_release(self, release: Release) -> None:
+        """Download a release picked from the project's list, made outside this app
+        or before its history began, so no history row records it."""
+        if self._foreground is not None:
+            return
+        folder = self.download_folder()
+        project_code = self.form.project_code()
+        project_name = self.form.project_name()
+        self.current_attempt_id = None
+        self.result.clear()
+        self.result.heading.setText(f"Downloading {release.release_code}")
+
+        def work(ctx: TaskContext) -> Path:
+            from core.download import download_package
+
+            folder.mkdir(parents=True, exist_ok=True)
+            return download_package(
+                self.context.client(),
+                release.release_code,
+                folder,
+                project_code=project_code,
+                project_name=project_name,
+                release_mode=release.release_mode,
+                version=release.version_number,
+                progress=lambda done, total: ctx.progress(done, total or 0, ""),
+                cancelled=ctx.cancelled,
+            )
+
+        self._foreground = self.runner.run(
+            work,
+            on_success=self._on_downloaded,
+            on_failure=self._on_download_failed,
+            on_cancelled=lambda: self.result.show_follow_stopped(
+                "Download cancelled; no file was left behind."
+            ),
+            label="Downloading package",
+        )
+        self._foreground.progressed.connect(
+            lambda done, total, _text: self.result.show_download_progress(done, total)
+        )
+
     def _on_downloaded(self, path: Path) -> None:
         self.last_download = path
         self.result.show_downloaded(str(path))
+        # "Download again" goes through the history row, which a release picked
+        # from the project's list does not have.
+        self.result.download_button.setVisible(self.current_attempt_id is not None)
         self.history_pane.refresh()
         self.statusBar().showMessage(f"Saved {path}", 15000)
 

@@ -36,11 +36,14 @@ class ReleaseFormWidget(QWidget):
         project_changed(str): the chosen project code changed (the window then loads
             that project's releases).
         refresh_requested(): the user asked to reload the projects.
+        download_requested(Release): the user asked to download the package of the
+            release chosen in the re-release picker.
     """
 
     validity_changed = Signal(bool, str)
     project_changed = Signal(str)
     refresh_requested = Signal()
+    download_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,9 +100,17 @@ class ReleaseFormWidget(QWidget):
         )
         self.release_combo.addItem(NEW_RELEASE_TEXT, "")
         self.release_message = self._message_label()
-        form.addRow(
-            self._label("R&e-release of:", self.release_combo), self.release_combo
+        self.release_download_button = QPushButton("Download its package")
+        self.release_download_button.setAccessibleName("Download the chosen release")
+        self.release_download_button.setToolTip(
+            "Save the zip package of the chosen release (complete SCORM or offline "
+            "backup releases only)"
         )
+        self.release_download_button.setEnabled(False)
+        release_row = QHBoxLayout()
+        release_row.addWidget(self.release_combo, 1)
+        release_row.addWidget(self.release_download_button)
+        form.addRow(self._label("R&e-release of:", self.release_combo), release_row)
         form.addRow("", self.release_message)
 
         self.description_edit = QLineEdit()
@@ -162,7 +173,8 @@ class ReleaseFormWidget(QWidget):
             (self.project_combo, self.refresh_button),
             (self.refresh_button, self.mode_combo),
             (self.mode_combo, self.release_combo),
-            (self.release_combo, self.description_edit),
+            (self.release_combo, self.release_download_button),
+            (self.release_download_button, self.description_edit),
             (self.description_edit, self.access_combo),
             (self.access_combo, self.lrs_url_edit),
             (self.lrs_url_edit, self.lrs_username_edit),
@@ -193,6 +205,7 @@ class ReleaseFormWidget(QWidget):
             lambda _index: self._emit_project_changed()
         )
         self.refresh_button.clicked.connect(self.refresh_requested)
+        self.release_download_button.clicked.connect(self._on_release_download_clicked)
         self.release_combo.currentIndexChanged.connect(self._on_release_chosen)
         for signal in (
             self.mode_combo.currentIndexChanged,
@@ -287,6 +300,25 @@ class ReleaseFormWidget(QWidget):
                 self._extra_modes[code] = mode
         self.release_combo.setCurrentIndex(index)
         self._on_release_chosen()
+
+    def chosen_release(self) -> Release | None:
+        """The listed release chosen in the re-release picker, if any."""
+        code = self.release_code()
+        return next((r for r in self._releases if r.release_code == code), None)
+
+    def chosen_release_downloadable(self) -> bool:
+        release = self.chosen_release()
+        return bool(
+            release is not None
+            and release.is_complete
+            and release.mode is not None
+            and release.mode.is_package
+        )
+
+    def _on_release_download_clicked(self) -> None:
+        release = self.chosen_release()
+        if release is not None:
+            self.download_requested.emit(release)
 
     def releases(self) -> list[Release]:
         return list(self._releases)
@@ -436,4 +468,5 @@ class ReleaseFormWidget(QWidget):
         # A re-release keeps the release's own mode, so the mode is fixed while one is
         # chosen.
         self.mode_combo.setEnabled(not code)
+        self.release_download_button.setEnabled(self.chosen_release_downloadable())
         self.validate()

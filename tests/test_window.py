@@ -468,3 +468,67 @@ def test_batch_tab_built_on_first_open(qtbot: QtBot, window: MainWindow) -> None
     assert window.tabs.widget(2) is window.batch_view
     assert window.tabs.currentIndex() == 2
     assert window.tabs.tabText(2) == "Batch"
+
+
+def test_download_from_project_release_list(
+    qtbot: QtBot, window: MainWindow, sandbox: Any, tmp_path: Path
+) -> None:
+    project, record = next(
+        (str(p["project_code"]), r)
+        for p in sandbox.projects()
+        for r in sandbox.releases(str(p["project_code"]))
+        if r["release_mode"] == "scorm" and r["status"] == "complete"
+    )
+    load_projects(qtbot, window)
+    choose_project(qtbot, window, project)
+    index = window.form.release_combo.findData(record["release_code"])
+    assert index > 0
+    window.form.release_combo.setCurrentIndex(index)
+    assert window.form.release_download_button.isEnabled()
+
+    window.form.release_download_button.click()
+    qtbot.waitUntil(lambda: window.last_download is not None, timeout=15000)
+
+    path = window.last_download
+    assert path is not None
+    assert path.parent == tmp_path / "downloads"
+    assert record["release_code"] in path.name
+    with zipfile.ZipFile(path) as archive:
+        assert "imsmanifest.xml" in archive.namelist()
+    assert not window.result.download_button.isVisibleTo(window.result)
+
+
+def test_online_release_offers_no_download(
+    qtbot: QtBot, window: MainWindow, sandbox: Any
+) -> None:
+    project, record = next(
+        (str(p["project_code"]), r)
+        for p in sandbox.projects()
+        for r in sandbox.releases(str(p["project_code"]))
+        if r["release_mode"].startswith("online")
+    )
+    load_projects(qtbot, window)
+    choose_project(qtbot, window, project)
+    window.form.release_combo.setCurrentIndex(
+        window.form.release_combo.findData(record["release_code"])
+    )
+
+    assert not window.form.release_download_button.isEnabled()
+
+
+def test_unexpected_error_shows_bug_dialog(qtbot: QtBot, window: MainWindow) -> None:
+    def broken(_context: Any) -> None:
+        raise ValueError("a bug in a worker")
+
+    window.runner.run(broken, label="Broken task")
+    qtbot.waitUntil(
+        lambda: any(box.isVisible() for box in window.findChildren(QMessageBox)),
+        timeout=5000,
+    )
+
+    box = next(box for box in window.findChildren(QMessageBox) if box.isVisible())
+    assert "bug" in box.text()
+    assert "ValueError: a bug in a worker" in box.informativeText()
+    assert "The log is in" in box.informativeText()
+    assert "Version" in box.informativeText()
+    assert "Traceback" in box.detailedText()
