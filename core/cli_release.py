@@ -139,9 +139,10 @@ def check_create_arguments(args: argparse.Namespace, output: Output) -> CreatePl
 def check_code(value: str, *, option: str) -> str:
     """Return a project or release code, or raise InputError if empty or spaced."""
     if not value or any(character.isspace() for character in value):
+        problem = "is empty" if not value else "contains a space"
         raise InputError(
-            f"Invalid {option} '{value}': a code is not empty and has no spaces. "
-            "Copy it from `release-desk projects` or `release-desk release list`.",
+            f"Invalid {option} '{value}': the code {problem}. Copy the code from the "
+            "output of the `projects` or `release list` command.",
             field=option,
         )
     return value

@@ -79,9 +79,10 @@ MAX_RETRY_AFTER = 30.0
 MAX_READ_RETRY_SECONDS = 60.0
 
 _API_KEYS_HINT = (
-    "Check the public key and private key in the account settings against API Access "
-    "> Project API (v2) in Elucidat (keys may have been revoked), and check that this "
-    "computer's clock is set correctly."
+    "Compare the public key and private key in use (the account's, or "
+    "ELUCIDAT_PUBLIC_KEY and ELUCIDAT_PRIVATE_KEY when those are set) with API Access "
+    "> Project API (v2) in Elucidat, because keys may have been revoked. Also check "
+    "that this computer's clock is set correctly."
 )
 
 
@@ -277,7 +278,7 @@ class ElucidatClient:
         )
         _, data = self._call(call)
         releases = [Release.from_json(item) for item in _records(data, "releases")]
-        logger.info("Listed %d releases of project %s", len(releases), code)
+        logger.info("Listed %d release(s) of project %s", len(releases), code)
         return releases
 
     def release_details(self, release_code: str) -> Release:

@@ -178,7 +178,8 @@ def _check_code(
             FieldMessage(
                 field,
                 Level.ERROR,
-                f"{label} {value!r} contains a space; codes have none.",
+                f"{label} {value!r} contains a space; remove it, because codes "
+                "have none.",
             )
         ]
     return []

@@ -410,12 +410,16 @@ class BatchView(QWidget):
         def load(_context: TaskContext) -> list[Release]:
             return context.client().list_releases(project.project_code)
 
+        def show(releases: list[Release]) -> None:
+            # A reply for a project the user has since moved away from is dropped,
+            # or it would replace the list of the project now chosen.
+            if picker.current_project_code() == project.project_code:
+                picker.set_candidates(project_candidates(project, releases))
+
         picker.show_loading()
         self._run(
             load,
-            on_success=lambda releases: picker.set_candidates(
-                project_candidates(project, releases)
-            ),
+            on_success=show,
             on_failure=picker.show_failure,
             label=f"List the releases of project {project.project_code}",
         )
@@ -935,6 +939,12 @@ class ReleasePickerDialog(QDialog):
                 return
         raise LookupError(project_code)
 
+    def current_project_code(self) -> str:
+        index = self.project_combo.currentIndex()
+        if 0 <= index < len(self._projects):
+            return self._projects[index].project_code
+        return ""
+
     def _on_project_activated(self, index: int) -> None:
         if 0 <= index < len(self._projects):
             self.project_chosen.emit(self._projects[index])
@@ -960,8 +970,9 @@ class ReleasePickerDialog(QDialog):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
         if candidates:
+            noun = "release" if len(candidates) == 1 else "releases"
             self.message_label.setText(
-                f"{len(candidates)} releases. Select the ones to re-release."
+                f"{len(candidates)} {noun}. Select the ones to re-release."
             )
         else:
             self.message_label.setText("No releases to add.")

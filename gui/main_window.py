@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
         self.simulation_action = QAction("&Simulation mode", self, checkable=True)
         self.simulation_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.refresh_action = QAction(
-            "Re&fresh projects", self, shortcut=QKeySequence("F5")
+            "Re&fresh projects and releases", self, shortcut=QKeySequence("F5")
         )
         self.cancel_action = QAction("&Cancel", self, shortcut=QKeySequence("Esc"))
         self.download_action = QAction("Do&wnload package", self)
@@ -225,12 +225,12 @@ class MainWindow(QMainWindow):
         self.simulation_action.toggled.connect(self.set_simulation)
         self.form.validity_changed.connect(self._on_form_validity_changed)
         self.form.project_changed.connect(self.load_releases)
-        self.form.refresh_requested.connect(self.load_projects)
+        self.form.refresh_requested.connect(self.refresh)
         self.form.download_requested.connect(self.download_listed_release)
         self.release_button.clicked.connect(self.start_release)
         self.release_action.triggered.connect(self.start_release)
         self.repeat_live_action.triggered.connect(self.repeat_live)
-        self.refresh_action.triggered.connect(self.load_projects)
+        self.refresh_action.triggered.connect(self.refresh)
         self.cancel_action.triggered.connect(self.cancel_foreground)
         self.cancel_button.clicked.connect(self.cancel_foreground)
         self.download_action.triggered.connect(self.download_current)
@@ -336,6 +336,12 @@ class MainWindow(QMainWindow):
             label="Loading projects",
         )
 
+    @Slot()
+    def refresh(self) -> None:
+        """Reload the projects and the chosen project's releases."""
+        self.load_projects()
+        self.load_releases(self.form.project_code().strip())
+
     def _on_projects_loaded(self, projects: list[Project]) -> None:
         self._projects = projects
         self.form.set_projects(projects)
@@ -357,6 +363,13 @@ class MainWindow(QMainWindow):
             ),
             label=f"Loading releases of {project_code}",
         )
+
+    def project_name_of(self, project_code: str) -> str:
+        """Return the project's name from the loaded list, even for a typed code."""
+        for project in self._projects:
+            if project.project_code == project_code:
+                return project.name
+        return self.form.project_name()
 
     def _show_load_failure(self, action: str, error: BaseException) -> None:
         if isinstance(error, ReleaseDeskError):
@@ -391,14 +404,14 @@ class MainWindow(QMainWindow):
     def confirm_live(self, request: ReleaseRequest) -> bool:
         """Ask before a live release, with a summary of what will happen where."""
         account = self.context.account_label
-        project = self.form.project_name() or request.project_code
+        project = self.project_name_of(request.project_code) or request.project_code
         if request.release_code:
             what = (
                 f"Re-release {request.release_code} of “{project}” "
                 f"({request.release_mode.label})."
             )
         else:
-            what = f"A new {request.release_mode.label} release of “{project}”."
+            what = f"A new release of “{project}”, mode {request.release_mode.label}."
         access = (
             request.learner_access.label
             if request.learner_access
@@ -419,13 +432,13 @@ class MainWindow(QMainWindow):
         return confirm(
             self,
             "Release live?",
-            "This makes a real release that learners will see.",
+            "This makes a real release in the Elucidat account.",
             "\n".join(lines),
             "Release live" if not request.release_code else "Re-release live",
         )
 
     def _send(self, request: ReleaseRequest, simulation: bool) -> None:
-        project_name = self.form.project_name()
+        project_name = self.project_name_of(request.project_code)
         self.save_form()
 
         def create(_ctx: TaskContext) -> CreatedRelease:
@@ -652,7 +665,7 @@ class MainWindow(QMainWindow):
             return
         folder = self.download_folder()
         project_code = self.form.project_code()
-        project_name = self.form.project_name()
+        project_name = self.project_name_of(project_code)
         self.current_attempt_id = None
         self.result.clear()
         self.result.heading.setText(f"Downloading {release.release_code}")
@@ -724,6 +737,8 @@ class MainWindow(QMainWindow):
         self.set_simulation(True)
         self.tabs.setCurrentIndex(0)
         self.form.description_edit.setFocus()
+        # The project may be the one already shown, whose list predates the release.
+        self.load_releases(attempt.project_code)
         self.statusBar().showMessage(
             f"Form filled to re-release {code}. Start with a dry run.", 8000
         )

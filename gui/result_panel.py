@@ -62,7 +62,8 @@ class ResultPanel(QGroupBox):
         self.copy_button.setAccessibleName("Copy release code")
         self.copy_button.clicked.connect(self.copy_release_code)
         code_row = QHBoxLayout()
-        code_row.addWidget(QLabel("Release code:"))
+        self.code_label = QLabel("Release code:")
+        code_row.addWidget(self.code_label)
         code_row.addWidget(self.code_edit, 1)
         code_row.addWidget(self.copy_button)
         self.code_row = QWidget()
@@ -166,6 +167,10 @@ class ResultPanel(QGroupBox):
         if code:
             self.code_edit.setText(code)
             self.code_row.setVisible(True)
+        # A dry run's code names no real release, so it is not offered for copying.
+        simulated = result.simulation and not request.is_re_release
+        self.code_label.setText("Simulated code:" if simulated else "Release code:")
+        self.copy_button.setVisible(not simulated)
 
     def show_failure(self, heading: str, text: str) -> None:
         self.clear()
@@ -184,7 +189,9 @@ class ResultPanel(QGroupBox):
         )
         self.heading.setText(f"Release {release.release_code} is complete{version}")
         self.heading.setStyleSheet("color: #1b5e20;")
+        self.message.setText("Elucidat has finished preparing the release.")
         self.follow_status.clear()
+        self.download_button.setText("Download pac&kage")
         if release.launch_url:
             url = html.escape(release.launch_url, quote=True)
             self.link.setText(f'Launch link: <a href="{url}">{url}</a>')

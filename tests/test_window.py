@@ -532,3 +532,44 @@ def test_unexpected_error_shows_bug_dialog(qtbot: QtBot, window: MainWindow) -> 
     assert "The log is in" in box.informativeText()
     assert "Version" in box.informativeText()
     assert "Traceback" in box.detailedText()
+
+
+def test_re_release_from_history_fills_form(
+    qtbot: QtBot, window: MainWindow, sandbox: Any
+) -> None:
+    project = first_project(sandbox)
+    load_projects(qtbot, window)
+    choose_project(qtbot, window, project)
+    window.form.set_release_mode("scorm")
+    window.form.description_edit.setText("First cut")
+    window.simulation_check.setChecked(False)
+    answer_next_dialog("Release live")
+    qtbot.mouseClick(window.release_button, LEFT)
+    qtbot.waitUntil(lambda: "complete" in window.result.heading.text(), timeout=15000)
+    made = attempts(window)[0]
+
+    window.history_pane.re_release_requested.emit(made)
+    wait_idle(qtbot, window)
+
+    form = window.form
+    assert window.is_simulation()
+    assert window.tabs.currentIndex() == 0
+    assert form.project_code() == project
+    assert form.release_code() == made.release_code
+    assert form.release_mode() == "scorm"
+    assert not form.mode_combo.isEnabled()
+    assert form.description_edit.text() == "First cut"
+    # The release made a moment ago is in the reloaded list: no "not in the list".
+    assert [m for m in form.messages() if m.field == "release_code"] == []
+
+
+def test_typed_project_code_recorded_with_name(
+    qtbot: QtBot, window: MainWindow, sandbox: Any
+) -> None:
+    project = sandbox.projects()[0]
+    load_projects(qtbot, window)
+    window.form.project_combo.setEditText(project["project_code"])
+    qtbot.mouseClick(window.release_button, LEFT)
+    wait_idle(qtbot, window)
+
+    assert attempts(window)[0].project_name == project["name"]
