@@ -331,7 +331,7 @@ def test_wrong_key_shows_reason(
     message = dialog.message_label.text()
     assert message.startswith("Connection test failed: Elucidat rejected")
     assert "HTTP 401" in message
-    assert "Check the public key and private key" in message
+    assert "public key and private key in use" in message
     assert "WrongPrivateKey000" not in message
 
 
