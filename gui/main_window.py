@@ -79,6 +79,8 @@ class MainWindow(QMainWindow):
         self._follows: dict[int, TaskHandle[Any]] = {}
         self._foreground: TaskHandle[Any] | None = None
         self._projects: list[Project] = []
+        # The project whose LRS password was filled in from the keyring, if any.
+        self._lrs_password_project: str | None = None
 
         self.setWindowTitle(f"{APP_NAME} – {context.account_label}")
         self._build()
@@ -355,6 +357,7 @@ class MainWindow(QMainWindow):
             m.field == "project_code" for m in self.form.messages()
         ):
             return
+        self.fill_remembered_lrs_password(project_code)
         self.runner.run(
             lambda _ctx: self.context.client().list_releases(project_code),
             on_success=lambda releases: self.form.set_releases(project_code, releases),
@@ -362,6 +365,70 @@ class MainWindow(QMainWindow):
                 f"Loading the releases of project {project_code}", error
             ),
             label=f"Loading releases of {project_code}",
+        )
+
+    # LRS passwords in the keyring ------------------------------------------------
+
+    def remember_lrs_password(self, project_code: str, password: str) -> None:
+        """Store the project's LRS password in the keyring, on a worker thread."""
+        credentials = self.context.credentials
+        if credentials is None:
+            return
+        account = credentials.account_name
+        stored_account = credentials.source == "keyring"
+
+        def work(_ctx: TaskContext) -> None:
+            if stored_account:
+                self.context.accounts.set_lrs_password(account, project_code, password)
+            else:
+                self.context.keys.set_lrs_password(account, project_code, password)
+
+        self.runner.run(
+            work,
+            on_success=lambda _none: self.statusBar().showMessage(
+                f"LRS password of project {project_code} saved in the keyring.", 8000
+            ),
+            on_failure=lambda error: self._show_load_failure(
+                "Saving the LRS password in the keyring", error
+            ),
+            label="Saving the LRS password",
+        )
+
+    def fill_remembered_lrs_password(self, project_code: str) -> None:
+        """Fill the LRS password from the keyring when one is stored for project."""
+        if self._lrs_password_project not in (None, project_code):
+            # A password filled in for another project must not be sent for this one.
+            self.form.lrs_password_edit.clear()
+            self.form.remember_lrs_check.setChecked(False)
+            self._lrs_password_project = None
+        credentials = self.context.credentials
+        if credentials is None or self.form.lrs_password_edit.text():
+            return
+        account = credentials.account_name
+
+        def work(_ctx: TaskContext) -> str | None:
+            return self.context.keys.get_lrs_password(account, project_code)
+
+        def on_success(password: str | None) -> None:
+            form = self.form
+            still_wanted = form.project_code() == project_code
+            if password and still_wanted and not form.lrs_password_edit.text():
+                form.lrs_password_edit.setText(password)
+                form.remember_lrs_check.setChecked(True)
+                self._lrs_password_project = project_code
+                self.statusBar().showMessage(
+                    f"LRS password of project {project_code} filled in from the "
+                    "keyring.",
+                    8000,
+                )
+
+        self.runner.run(
+            work,
+            on_success=on_success,
+            on_failure=lambda error: self._show_load_failure(
+                "Reading the LRS password from the keyring", error
+            ),
+            label="Reading the LRS password",
         )
 
     def project_name_of(self, project_code: str) -> str:
@@ -440,6 +507,8 @@ class MainWindow(QMainWindow):
     def _send(self, request: ReleaseRequest, simulation: bool) -> None:
         project_name = self.project_name_of(request.project_code)
         self.save_form()
+        if request.lrs_password and self.form.remember_lrs_check.isChecked():
+            self.remember_lrs_password(request.project_code, request.lrs_password)
 
         def create(_ctx: TaskContext) -> CreatedRelease:
             return self.context.service().create(

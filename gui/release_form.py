@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -158,6 +159,13 @@ class ReleaseFormWidget(QWidget):
             self._label("Pass&word:", self.lrs_password_edit), self.lrs_password_edit
         )
         lrs_form.addRow("", self.lrs_password_message)
+        self.remember_lrs_check = QCheckBox("Remember the password in the OS keyring")
+        self.remember_lrs_check.setAccessibleName("Remember the LRS password")
+        self.remember_lrs_check.setToolTip(
+            "Keep this project's LRS password in the operating system's keyring and "
+            "fill it in next time. It is never written to a file."
+        )
+        lrs_form.addRow("", self.remember_lrs_check)
         layout.addWidget(self.lrs_group)
 
         self._field_labels = {
@@ -179,6 +187,7 @@ class ReleaseFormWidget(QWidget):
             (self.access_combo, self.lrs_url_edit),
             (self.lrs_url_edit, self.lrs_username_edit),
             (self.lrs_username_edit, self.lrs_password_edit),
+            (self.lrs_password_edit, self.remember_lrs_check),
         ]:
             QWidget.setTabOrder(first, second)
 

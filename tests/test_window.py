@@ -573,3 +573,44 @@ def test_typed_project_code_recorded_with_name(
     wait_idle(qtbot, window)
 
     assert attempts(window)[0].project_name == project["name"]
+
+
+def test_lrs_password_remembered_in_keyring(
+    qtbot: QtBot, sandbox: Any, tmp_path: Path, memory_keyring: Any
+) -> None:
+    secret = "Lrs-Remembered-4471"
+    project, other = (str(p["project_code"]) for p in sandbox.projects()[:2])
+    window = make_window(qtbot, sandbox, tmp_path)
+    try:
+        load_projects(qtbot, window)
+        choose_project(qtbot, window, project)
+        window.form.lrs_url_edit.setText("https://lrs.example.com/xapi/")
+        window.form.lrs_username_edit.setText("lrs-user")
+        window.form.lrs_password_edit.setText(secret)
+        window.form.remember_lrs_check.setChecked(True)
+        qtbot.mouseClick(window.release_button, LEFT)
+        wait_idle(qtbot, window)
+        assert secret in memory_keyring.passwords.values()
+    finally:
+        window.close()
+        close_window(window)
+
+    again = make_window(qtbot, sandbox, tmp_path)
+    try:
+        load_projects(qtbot, again)
+        qtbot.waitUntil(
+            lambda: again.form.lrs_password_edit.text() == secret, timeout=5000
+        )
+        assert again.form.remember_lrs_check.isChecked()
+
+        again.form.set_project_code(other)
+        # The password filled in for the first project is cleared for the other one.
+        qtbot.waitUntil(lambda: again.form.lrs_password_edit.text() == "", timeout=3000)
+        assert not again.form.remember_lrs_check.isChecked()
+    finally:
+        close_window(again)
+
+    written = b"".join(
+        path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()
+    )
+    assert secret.encode() not in written
