@@ -15,7 +15,7 @@ from PySide6.QtCore import QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QSystemTrayIcon
 
-from core.errors import ReleaseDeskError
+from core.errors import KeyringError, ReleaseDeskError
 from core.follow import FollowTarget
 from core.history import Attempt
 from core.models import Release
@@ -68,8 +68,11 @@ class WindowJobsMixin:
             self.form.remember_lrs_check.setChecked(False)
             self._lrs_password_project = None
         credentials = self.context.credentials
-        if credentials is None or self.form.lrs_password_edit.text():
+        form = self.form
+        if credentials is None or form.lrs_password_edit.text():
             return
+        if not form.lrs_url_edit.text().strip():
+            return  # a password is only sent with an LRS endpoint URL
         account = credentials.account_name
 
         def work(_ctx: TaskContext) -> str | None:
@@ -91,9 +94,7 @@ class WindowJobsMixin:
         self.runner.run(
             work,
             on_success=on_success,
-            on_failure=lambda error: self._show_load_failure(
-                "Reading the LRS password from the keyring", error
-            ),
+            on_failure=self._on_lrs_password_read_failed,
             label="Reading the LRS password",
         )
 
@@ -340,3 +341,11 @@ class WindowJobsMixin:
             self.last_download.parent if self.last_download else self.download_folder()
         )
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def _on_lrs_password_read_failed(self, error: BaseException) -> None:
+        # Without a usable keyring there is simply nothing remembered; saying so on
+        # every project change would be noise. Saving still reports the problem.
+        if isinstance(error, KeyringError):
+            log.info("No remembered LRS password: %s", error)
+            return
+        self._show_load_failure("Reading the LRS password from the keyring", error)
