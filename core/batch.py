@@ -240,6 +240,17 @@ class BatchSummary:
     def all_succeeded(self) -> bool:
         return self.succeeded == self.total
 
+    def other_counts(self) -> list[str]:
+        """Return phrases such as "2 failed" for every non-zero count but successes."""
+        counts = (
+            (self.failed, "failed"),
+            (self.outcome_unknown, "outcome unknown"),
+            (self.cancelled, "cancelled"),
+            (self.publishing, "still publishing"),
+            (self.unfinished, "not finished"),
+        )
+        return [f"{count} {label}" for count, label in counts if count]
+
 
 def summarize(
     items: Sequence[BatchItem], settings: BatchSettings, batch_id: str

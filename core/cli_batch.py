@@ -371,16 +371,7 @@ def _summary_lines(summary: BatchSummary, items: list[BatchItem]) -> list[str]:
 def _counts_sentence(summary: BatchSummary) -> str:
     mode = "simulation" if summary.simulation else "live"
     parts = [f"{summary.succeeded} of {summary.total} succeeded ({mode})"]
-    for count, label in (
-        (summary.failed, "failed"),
-        (summary.outcome_unknown, "outcome unknown"),
-        (summary.cancelled, "cancelled"),
-        (summary.publishing, "still publishing"),
-        (summary.unfinished, "not finished"),
-    ):
-        if count:
-            parts.append(f"{count} {label}")
-    return ", ".join(parts) + "."
+    return ", ".join(parts + summary.other_counts()) + "."
 
 
 def _summary_document(

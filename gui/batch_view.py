@@ -797,15 +797,7 @@ def summary_text(summary: BatchSummary) -> str:
     """Return the end-of-batch sentence: what succeeded, what failed and why."""
     mode = "Dry run" if summary.simulation else "Live batch"
     parts = [f"{mode} finished: {summary.succeeded} of {summary.total} succeeded"]
-    for count, label in (
-        (summary.failed, "failed"),
-        (summary.outcome_unknown, "outcome unknown"),
-        (summary.cancelled, "cancelled"),
-        (summary.publishing, "still publishing"),
-    ):
-        if count:
-            parts.append(f"{count} {label}")
-    text = ", ".join(parts) + "."
+    text = ", ".join(parts + summary.other_counts()) + "."
     for index, item in summary.problems[:10]:
         text += f"\n{index + 1}. {item.release_code}: {item.message}"
     if len(summary.problems) > 10:
