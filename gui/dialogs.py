@@ -69,7 +69,9 @@ def error_text(error: ReleaseDeskError) -> str:
     if error.status:
         parts.append(f"HTTP status {error.status}.")
     step = next_step(error)
-    if step:
+    # The core's messages often end with what to do already; a second, generic
+    # instruction after it would only repeat or contradict it.
+    if step and "try again" not in str(error).lower():
         parts.append(step)
     return redact("\n\n".join(parts))
 

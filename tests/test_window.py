@@ -614,3 +614,40 @@ def test_lrs_password_remembered_in_keyring(
         path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()
     )
     assert secret.encode() not in written
+
+
+@pytest.mark.parametrize(
+    ("fault", "heading", "outcome", "step"),
+    [
+        ("server_error", "Server error", Outcome.FAILED, "check the releases"),
+        ("not_json", "Server error", Outcome.FAILED, "check the releases"),
+        ("rate_limit", "Too many requests", Outcome.FAILED, "try again"),
+        ("reject_auth", "Authentication failed", Outcome.FAILED, "private key"),
+        ("nonce_lag", "Dry run succeeded", Outcome.SUCCEEDED, ""),
+    ],
+)
+def test_sandbox_fault_in_window(
+    qtbot: QtBot,
+    window: MainWindow,
+    sandbox: Any,
+    fault: str,
+    heading: str,
+    outcome: Outcome,
+    step: str,
+) -> None:
+    """What a course designer sees for each kind of server trouble on a dry run."""
+    window.form.set_project_code(first_project(sandbox))
+    if fault == "nonce_lag":
+        sandbox.faults.nonce_lag = 0.08
+    elif fault == "reject_auth":
+        sandbox.faults.reject_auth = 10
+    else:
+        setattr(sandbox.faults, fault, 1)
+
+    qtbot.mouseClick(window.release_button, LEFT)
+    wait_idle(qtbot, window)
+
+    assert window.result.heading.text().startswith(heading)
+    assert attempts(window)[0].outcome == outcome
+    if step:
+        assert step in window.result.message.text().lower()
