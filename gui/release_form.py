@@ -32,8 +32,8 @@ class ReleaseFormWidget(QWidget):
     """The form for one release or re-release.
 
     Signals:
-        validity_changed(bool, str): the form became valid or invalid; the text
-            says why.
+        validity_changed(bool, str): the form became valid or invalid, with the
+            reason as text.
         project_changed(str): the chosen project code changed (the window then loads
             that project's releases).
         refresh_requested(): the user asked to reload the projects.
@@ -244,7 +244,7 @@ class ReleaseFormWidget(QWidget):
         self.set_project_code(current)
 
     def project_code(self) -> str:
-        """The chosen project's code, or the text typed when it matches no item."""
+        """Return the chosen project's code, or the typed text when no item matches."""
         text = self.project_combo.currentText()
         index = self.project_combo.findText(text)
         if index >= 0:
