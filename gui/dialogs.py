@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
 import traceback
 
 from PySide6 import __version__ as pyside_version
@@ -93,6 +92,8 @@ def show_error(
 
 def show_bug(parent: QWidget | None, error: BaseException, *, action: str = "") -> None:
     """Show an unexpected exception: collapsed traceback, versions, log folder."""
+    import platform
+
     from core.paths import app_paths
 
     details = "".join(traceback.format_exception(error))

@@ -32,7 +32,6 @@ from core.history import Attempt
 from core.models import AccountInfo, Project, ReleaseMode, ReleaseRequest
 from gui.context import AppContext
 from gui.dialogs import confirm, error_text, show_bug, show_error
-from gui.history_pane import HistoryPane
 from gui.release_form import ReleaseFormWidget
 from gui.result_panel import ResultPanel
 from gui.tasks import TaskContext, TaskHandle, TaskRunner
@@ -42,12 +41,14 @@ if TYPE_CHECKING:
     from core.credentials import Credentials
     from core.service import CreatedRelease
     from gui.batch_view import BatchView
+    from gui.history_pane import HistoryPane
 
 log = logging.getLogger(__name__)
 
 # A progress display appears only when work takes longer than this, so quick calls do
 # not flash one.
 PROGRESS_DELAY_MS = 500
+HISTORY_TAB = 1
 BATCH_TAB = 2
 
 LIVE_STYLE = "background: #b00020; color: white; padding: 6px; font-weight: bold;"
@@ -141,10 +142,11 @@ class MainWindow(WindowJobsMixin, QMainWindow):
         release_layout.addWidget(splitter)
         self.tabs.addTab(release_tab, "Release")
 
-        self.history_pane = HistoryPane(self.context.history, self.runner)
-        self.tabs.addTab(self.history_pane, "History")
+        # The history and batch tabs are built when first opened, which keeps the
+        # window's start-up short.
+        self.history_pane: HistoryPane | None = None
+        self.tabs.addTab(QWidget(), "History")
 
-        # The batch tab is built when first opened, which keeps start-up short.
         self.batch_view: BatchView | None = None
         self.tabs.addTab(QWidget(), "Batch")
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -250,9 +252,6 @@ class MainWindow(WindowJobsMixin, QMainWindow):
         self.result.open_folder_requested.connect(self.open_download_folder)
         self.result.follow_cancel_requested.connect(self.stop_following_current)
 
-        self.history_pane.re_release_requested.connect(self.re_release_from_history)
-        self.history_pane.download_requested.connect(self.download_from_history)
-
         self.runner.started.connect(self._on_task_started)
         self.runner.ended.connect(self._on_task_ended)
         self.runner.failed_unhandled.connect(self._on_unhandled_failure)
@@ -260,8 +259,34 @@ class MainWindow(WindowJobsMixin, QMainWindow):
 
     @Slot(int)
     def _on_tab_changed(self, index: int) -> None:
+        if index == HISTORY_TAB and self.history_pane is None:
+            self.open_history_pane()
         if index == BATCH_TAB and self.batch_view is None:
             self.open_batch_view()
+
+    def open_history_pane(self) -> HistoryPane:
+        """Build the history tab on first use and switch to it."""
+        if self.history_pane is None:
+            from gui import history_pane
+
+            pane = history_pane.HistoryPane(self.context.history, self.runner)
+            pane.re_release_requested.connect(self.re_release_from_history)
+            pane.download_requested.connect(self.download_from_history)
+            self.history_pane = pane
+            self._replace_tab(HISTORY_TAB, pane, "History")
+        self.tabs.setCurrentIndex(HISTORY_TAB)
+        return self.history_pane
+
+    def refresh_history(self) -> None:
+        """Reload the history tab if it was built; it reads fresh rows when opened."""
+        if self.history_pane is not None:
+            self.history_pane.refresh()
+
+    def _replace_tab(self, index: int, widget: QWidget, title: str) -> None:
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, widget, title)
+        self.tabs.blockSignals(False)
 
     def open_batch_view(self) -> BatchView:
         """Build the batch tab on first use and switch to it."""
@@ -272,12 +297,9 @@ class MainWindow(WindowJobsMixin, QMainWindow):
                 self.context, self.runner, poll_schedule=self.follow_schedule
             )
             view.set_download_folder(self.download_folder())
-            view.batch_finished.connect(lambda _summary: self.history_pane.refresh())
+            view.batch_finished.connect(lambda _summary: self.refresh_history())
             self.batch_view = view
-            self.tabs.blockSignals(True)
-            self.tabs.removeTab(BATCH_TAB)
-            self.tabs.insertTab(BATCH_TAB, view, "Batch")
-            self.tabs.blockSignals(False)
+            self._replace_tab(BATCH_TAB, view, "Batch")
         self.tabs.setCurrentIndex(BATCH_TAB)
         return self.batch_view
 
@@ -448,7 +470,7 @@ class MainWindow(WindowJobsMixin, QMainWindow):
             on_cancelled=self._on_create_cancelled,
             label="Dry run" if simulation else "Live release",
         )
-        self.history_pane.refresh()
+        self.refresh_history()
 
     def _on_created(self, created: CreatedRelease) -> None:
         self.current = created
@@ -460,10 +482,10 @@ class MainWindow(WindowJobsMixin, QMainWindow):
         else:
             self.last_dry_run = None
             self.follow(created.attempt_id, created.follow_target, current=True)
-        self.history_pane.refresh()
+        self.refresh_history()
 
     def _on_create_failed(self, request: ReleaseRequest, error: BaseException) -> None:
-        self.history_pane.refresh()
+        self.refresh_history()
         if not isinstance(error, ReleaseDeskError):
             self.result.show_failure("Unexpected error", str(error))
             show_bug(self, error, action="Sending the release")
@@ -478,7 +500,7 @@ class MainWindow(WindowJobsMixin, QMainWindow):
             "release may still be made. The history shows the outcome once the reply "
             "arrives. Check the project's releases before trying again.",
         )
-        self.history_pane.refresh()
+        self.refresh_history()
 
     # History ------------------------------------------------------------------------
 

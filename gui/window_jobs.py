@@ -152,7 +152,7 @@ class WindowJobsMixin:
 
     def _on_follow_complete(self, attempt_id: int, release: Release) -> None:
         self._follows.pop(attempt_id, None)
-        self.history_pane.refresh()
+        self.refresh_history()
         if attempt_id == self.current_attempt_id:
             self.result.show_complete(release)
         self.notify(
@@ -328,7 +328,7 @@ class WindowJobsMixin:
         # "Download again" goes through the history row, which a release picked
         # from the project's list does not have.
         self.result.download_button.setVisible(self.current_attempt_id is not None)
-        self.history_pane.refresh()
+        self.refresh_history()
         self.statusBar().showMessage(f"Saved {path}", 15000)
 
     def _on_download_failed(self, error: BaseException) -> None:

@@ -459,6 +459,23 @@ def test_publishing_release_followed_after_restart(
         close_window(again)
 
 
+def test_history_tab_built_on_first_open(
+    qtbot: QtBot, window: MainWindow, sandbox: Any
+) -> None:
+    window.form.set_project_code(first_project(sandbox))
+    qtbot.mouseClick(window.release_button, LEFT)
+    wait_idle(qtbot, window)
+    assert window.history_pane is None
+
+    window.tabs.setCurrentIndex(1)
+
+    pane = window.history_pane
+    assert pane is not None
+    assert window.tabs.widget(1) is pane
+    assert window.tabs.tabText(1) == "History"
+    qtbot.waitUntil(lambda: pane.model.rowCount() == 1, timeout=5000)
+
+
 def test_batch_tab_built_on_first_open(qtbot: QtBot, window: MainWindow) -> None:
     assert window.batch_view is None
 
@@ -548,7 +565,7 @@ def test_re_release_from_history_fills_form(
     qtbot.waitUntil(lambda: "complete" in window.result.heading.text(), timeout=15000)
     made = attempts(window)[0]
 
-    window.history_pane.re_release_requested.emit(made)
+    window.open_history_pane().re_release_requested.emit(made)
     wait_idle(qtbot, window)
 
     form = window.form
