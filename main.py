@@ -46,7 +46,7 @@ def log_uncaught_exception(
     error: BaseException,
     traceback: types.TracebackType | None,
 ) -> None:
-    """Log an exception nobody caught; the window replaces this with a dialog."""
+    """Log an uncaught exception. The window replaces this hook with a dialog."""
     if issubclass(kind, KeyboardInterrupt):
         sys.__excepthook__(kind, error, traceback)
         return

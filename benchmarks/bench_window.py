@@ -396,9 +396,9 @@ def measure_start_up(starts: int) -> tuple[float, float]:
         script.write_text(PROBE_SCRIPT, encoding="utf-8")
         home = Path(folder) / "home"
         environ = dict(os.environ, RELEASE_DESK_HOME=str(home))
-        # An installed app has its bytecode cached; with PYTHONDONTWRITEBYTECODE set
-        # (as on some CI machines) every start would compile the app's modules anew,
-        # while PySide6's come precompiled from the wheel.
+        # An installed app has its bytecode cached. With PYTHONDONTWRITEBYTECODE set,
+        # as on some CI machines, every start would compile the app's modules anew,
+        # while PySide6's modules come precompiled from the wheel.
         environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
         # One start of each, not counted, creates the history and warms the file

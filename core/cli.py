@@ -39,7 +39,7 @@ _OPTIONS_WITH_VALUE = ("--log-level", "--api-url", "--account")
 
 
 def command_requested(argv: Sequence[str]) -> bool:
-    """Return whether argv names a command or asks for help, which lists them."""
+    """Return whether argv names a command or requests help, which lists them."""
     skip_next = False
     for token in argv:
         if token in ("-h", "--help"):
@@ -96,8 +96,8 @@ examples:
 
 
 def build_parser(*, with_commands: bool = True) -> argparse.ArgumentParser:
-    """Return the parser for the window's options and, unless told not to, every
-    command."""
+    """Return the parser for the window's options and, when with_commands is true,
+    every command."""
     parser = argparse.ArgumentParser(
         prog="release-desk",
         description=f"{APP_NAME}: make releases of Elucidat courses. "

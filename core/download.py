@@ -295,7 +295,7 @@ def _stream_to_part_file(
         raise _folder_error(target_dir, error) from error
     part_path = Path(part_name)
     try:
-        # mkstemp creates the file readable by its owner only; a package is handed to
+        # mkstemp creates the file readable by its owner only. A package is handed to
         # an LMS or a colleague, so it gets the permissions of any new file instead.
         os.fchmod(handle, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as part_file:

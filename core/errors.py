@@ -40,7 +40,7 @@ class ConfigurationError(ReleaseDeskError):
 
 
 class ApiError(ReleaseDeskError):
-    """The Elucidat API answered, and the answer was a failure."""
+    """The Elucidat API replied, and the reply was a failure."""
 
     title = "Request rejected"
 
@@ -93,13 +93,13 @@ class RateLimitedError(ApiError):
 
 
 class ServerError(ApiError):
-    """The server failed (5xx) or answered with something that is not the API's JSON."""
+    """The server failed (5xx) or replied with something that is not the API's JSON."""
 
     title = "Server error"
 
 
 class TransportError(ReleaseDeskError):
-    """The request did not get an answer from the API."""
+    """The request got no reply from the API."""
 
     title = "Network error"
 

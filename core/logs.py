@@ -26,8 +26,8 @@ _SECRET_PATTERNS = [
     ),
 ]
 # A known secret shorter than this is not searched for, because replacing every "a"
-# or "42" in a log would make it unreadable; such values are still caught by the
-# patterns above when they appear as named fields.
+# or "42" in a log would make it unreadable. The patterns above still catch such
+# values when they appear as named fields.
 _MIN_SECRET_LENGTH = 4
 
 _known_secrets: set[str] = set()

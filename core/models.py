@@ -61,7 +61,7 @@ _ACCESS_LABELS = {
 
 @dataclass(frozen=True)
 class ReleaseRequest:
-    """What the user asks `releases/create` for: a release, or a re-release when
+    """A request to `releases/create`: a release, or a re-release when
     `release_code` is set. Optional fields left as None are not sent."""
 
     project_code: str

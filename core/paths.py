@@ -1,4 +1,4 @@
-"""Where Release Desk keeps its config, history and logs."""
+"""The folders of Release Desk's config, history and logs."""
 
 from __future__ import annotations
 

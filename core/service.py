@@ -1,9 +1,9 @@
 """One release attempt from start to finish, recorded in the history at every step.
 
 The window, the command line and the batch queue all make releases through
-`ReleaseService`, so each attempt is recorded the same way: the history row is written
-before the create call is sent and updated after it, so a crash or a lost connection
-leaves an honest "outcome unknown" row and nothing is lost.
+`ReleaseService`, so each attempt is recorded the same way. The history row is written
+before the create call is sent and updated after it. A crash or a lost connection
+therefore leaves an honest "outcome unknown" row, and nothing is lost.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Request signing for the Elucidat Project API v2.
 
 Elucidat checks signatures with PHP's `rawurlencode` and its own base string, which
-differ from RFC 5849 OAuth 1.0: the URL and the joined parameters are not encoded a
+differ from RFC 5849 OAuth 1.0. The URL and the joined parameters are not encoded a
 second time, and the HMAC key is the encoded private key with no trailing "&". Generic
 OAuth libraries therefore produce signatures the server rejects. The rules here follow
 Elucidat's help centre and its PHP and .NET example clients; where those sources are
@@ -78,7 +78,7 @@ class SignedRequest:
     fields: tuple[tuple[str, str], ...]
     #: The value of the Authorization header.
     authorization: str
-    #: The base string that was signed; it holds no secret, but is kept for tests.
+    #: The base string that was signed. It contains no secret and is kept for tests.
     base_string: str
 
     @property

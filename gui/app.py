@@ -154,7 +154,7 @@ def excepthook(
     error: BaseException,
     traceback: types.TracebackType | None,
 ) -> None:
-    """Show an exception nobody caught as a bug dialog instead of crashing."""
+    """Show an uncaught exception as a bug dialog instead of crashing."""
     if issubclass(kind, KeyboardInterrupt):
         QApplication.quit()
         return

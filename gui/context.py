@@ -1,11 +1,12 @@
 """What the window works with: folders, history, accounts, credentials and clients.
 
 Clients are made per worker thread, because a `requests.Session` is not meant to be
-shared between threads; each thread keeps its own connection open to the API. They
-are keyed by thread id: a `threading.local` starts empty for every task on a
-QThreadPool thread, because PySide6 gives each call into Python a new thread state.
-The account store, the keyring and the HTTP client are imported on first use: the
-window shows sooner, and `--sandbox` never loads the keyring at all.
+shared between threads. Each thread keeps its own connection open to the API. The
+clients are keyed by thread id, because a `threading.local` was seen to start empty
+for every task on a QThreadPool thread (PySide6 6.12).
+
+The account store, the keyring and the HTTP client are imported on first use, so the
+window shows sooner and `--sandbox` never loads the keyring.
 """
 
 from __future__ import annotations

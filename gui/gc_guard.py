@@ -7,9 +7,9 @@ the GUI thread in ~QWidget waiting for the GIL while a pool thread's collector w
 the same objects. So automatic collection is turned off, and a timer on the GUI
 thread collects when the allocation counts pass the usual thresholds.
 
-NOTE: the crash was seen with PySide6 6.12.0, whose Signal.emit() also corrupts the
-reference counts of True and False; that bug may have been the real cause. Recheck
-whether this guard is still needed before removing it.
+NOTE: the crash was seen with PySide6 6.12.0. That release's Signal.emit() also
+corrupts the reference counts of True and False, which may have been the real
+cause. Recheck whether this guard is still needed before removing it.
 """
 
 from __future__ import annotations

@@ -311,7 +311,7 @@ class ReleaseFormWidget(QWidget):
         self._on_release_chosen()
 
     def chosen_release(self) -> Release | None:
-        """The listed release chosen in the re-release picker, if any."""
+        """Return the listed release chosen in the re-release picker, if any."""
         code = self.release_code()
         return next((r for r in self._releases if r.release_code == code), None)
 
@@ -410,24 +410,36 @@ class ReleaseFormWidget(QWidget):
         """Check every field, show the messages next to them, and emit validity."""
         values = self.raw_values()
         self._messages = validate_release_form(values)
+        self._messages += self._unlisted_release_warning(values)
+        self._show_messages(values)
+
+        errors = [m.text for m in self._messages if m.level is Level.ERROR]
+        valid = not errors
+        self.validity_changed.emit(valid, errors[0] if errors else "")
+        return valid
+
+    def _unlisted_release_warning(self, values: ReleaseForm) -> list[FieldMessage]:
         if (
             values.release_code
             and self._listed_codes is not None
             and values.release_code not in self._listed_codes
         ):
-            self._messages.append(
+            return [
                 FieldMessage(
                     "release_code",
                     Level.WARNING,
                     f"Release {values.release_code} is not in this project's release "
-                    "list; check that it belongs to this project.",
+                    "list. Check that it belongs to this project.",
                 )
-            )
+            ]
+        return []
+
+    def _show_messages(self, values: ReleaseForm) -> None:
         by_field: dict[str, FieldMessage] = {}
         for message in self._messages:
             by_field.setdefault(message.field, message)
         if not values.project_code and not self._project_touched:
-            # An empty form at start is not a mistake yet: the button's reason says
+            # An empty form at start is not a mistake yet. The button's reason names
             # what is missing, without a red message before the user did anything.
             by_field.pop("project_code", None)
         for field, label in self._field_labels.items():
@@ -439,10 +451,6 @@ class ReleaseFormWidget(QWidget):
             color = "#b00020" if message.level is Level.ERROR else "#8a5a00"
             label.setStyleSheet(f"color: {color};")
             label.setText(message.text)
-        errors = [m.text for m in self._messages if m.level is Level.ERROR]
-        valid = not errors
-        self.validity_changed.emit(valid, errors[0] if errors else "")
-        return valid
 
     # Slots --------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Check that Qt can start on this machine, and say what is missing in words.
+"""Check that Qt can start on this machine, and report what is missing in words.
 
 `python -m gui.syscheck` imports PySide6 in a child process, so a missing system
 library produces a message naming the Debian package and the one `apt-get` line to run,

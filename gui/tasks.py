@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 @dataclass
 class TaskContext:
-    """What a worker function receives: progress reporting and the cancel flag."""
+    """The argument of a worker function: progress reporting and the cancel flag."""
 
     cancelled: threading.Event = field(default_factory=threading.Event)
     _report: Callable[[int, int, str], None] = field(default=lambda d, t, s: None)

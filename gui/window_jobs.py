@@ -2,7 +2,7 @@
 downloading packages, and LRS passwords kept in the keyring.
 
 `WindowJobsMixin` is part of `MainWindow` and uses its runners, form, result panel,
-history pane and settings; it is kept in its own module so each file stays readable.
+history pane and settings. It lives in its own module to keep each file readable.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class WindowJobsMixin:
 
         def on_success(password: str | None) -> None:
             form = self.form
-            still_wanted = form.project_code() == project_code
-            if password and still_wanted and not form.lrs_password_edit.text():
+            still_chosen = form.project_code() == project_code
+            if password and still_chosen and not form.lrs_password_edit.text():
                 form.lrs_password_edit.setText(password)
                 form.remember_lrs_check.setChecked(True)
                 self._lrs_password_project = project_code

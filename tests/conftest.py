@@ -12,8 +12,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
-# A safety net: a test that forgets the in-memory keyring fixture gets the null
-# backend, never the developer's real keyring.
+# A safety net: a test without the in-memory keyring fixture gets the null backend,
+# never the developer's real keyring.
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
 
 from collections.abc import Iterator

@@ -321,8 +321,8 @@ def test_nonce_lag_retry(
         ReleaseRequest(project.project_code, ReleaseMode.SCORM), simulation=False
     )
 
-    # The first nonce is used at once and the second 50 ms after it was fetched, both
-    # younger than 80 ms; the third is used after 100 ms and accepted.
+    # The first nonce is used at once and the second 50 ms after it was fetched, so
+    # both are younger than 80 ms. The third is used after 100 ms and accepted.
     assert client.stats.auth_retries == 2
     assert release_codes(sandbox, project.project_code) == [result.release_code]
 

@@ -652,7 +652,7 @@ def test_sandbox_fault_in_window(
     outcome: Outcome,
     step: str,
 ) -> None:
-    """What a course designer sees for each kind of server trouble on a dry run."""
+    """The result panel for each kind of server trouble on a dry run."""
     window.form.set_project_code(first_project(sandbox))
     if fault == "nonce_lag":
         sandbox.faults.nonce_lag = 0.08
